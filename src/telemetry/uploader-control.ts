@@ -1,0 +1,45 @@
+import type { MessagePort } from 'node:worker_threads';
+
+import type { LogFormat } from '../log/logger.js';
+import type { TelemetryConfig } from './config.js';
+
+/** What the main thread hands to a new uploader thread. */
+export interface UploaderWorkerData {
+  /** The submission ring. It outlives any one uploader thread. */
+  ring: SharedArrayBuffer;
+  /** The comlink control channel; the main thread keeps the other end. */
+  controlPort: MessagePort;
+  config: TelemetryConfig;
+  logDir: string;
+  logging: { verbosity: number; format: LogFormat; file?: string };
+}
+
+/** Counters of one uploader thread since it started. */
+export interface UploaderStats {
+  received: number;
+  sent: number;
+  failed: number;
+  retried: number;
+  skipped: number;
+  dryRun: number;
+  bytesSent: number;
+  pending: number;
+  inFlight: number;
+}
+
+export interface DrainOutcome {
+  /** True when nothing was left queued or in flight at the end. */
+  drained: boolean;
+  /** Reports left pending in the outbox for the next start. */
+  pending: number;
+  waitedMs: number;
+}
+
+/** The calls the main thread makes on the uploader thread through comlink. */
+export interface UploaderControl {
+  stats(): UploaderStats;
+  /** Takes what is left in the closed ring, then uploads until `deadlineMs` from now at most. */
+  drain(deadlineMs: number): Promise<DrainOutcome>;
+  /** Stops the uploader; what was not delivered stays pending in the outbox. */
+  close(): Promise<void>;
+}
