@@ -153,7 +153,8 @@ async function main(): Promise<void> {
 
   const node = spawn(
     process.execPath,
-    [cliPath, '--instances', file, '--log-dir', logDir, '--telemetry', '--telemetry-api-url', collector.url, '--runner-stop-grace', '2'],
+    // --quiet keeps the node's console to runner ends and errors; exo.log in the log dir has every line.
+    [cliPath, '--quiet', '--instances', file, '--log-dir', logDir, '--telemetry', '--telemetry-api-url', collector.url, '--runner-stop-grace', '2'],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
   const nodeExit = new Promise<number | null>((resolve) => node.on('close', (code) => resolve(code)));

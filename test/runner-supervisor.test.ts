@@ -198,6 +198,25 @@ describe('RunnerSupervisor', () => {
     expect(entries.some((entry) => entry.level === 'error')).to.equal(false);
   });
 
+  it('rate-limits the log of a flood', async () => {
+    const collected = collectEnds(1);
+    const spec: RunnerSpec = { runnerId: 'r0', command: [process.execPath, path.join(runnersDir, 'flood.mjs')], env: { FLOOD_BYTES: String(16 * 1024 * 1024) }, cwd: runnersDir };
+    const supervisor = new RunnerSupervisor({ ...base, spec, onEnd: collected.onEnd, onGiveUp: () => undefined });
+    supervisor.start();
+    const [end] = await collected.done;
+
+    const stored = await fs.readFile(end!.logPath, 'utf8');
+    const storedLines = stored.split('\n').filter((line) => line !== '');
+    expect(storedLines.length).to.be.greaterThan(200_000);
+    expect(storedLines.at(-1)).to.match(/^flood line \d+ of a runner/);
+    const logged = entries.filter((entry) => entry.message.startsWith('stderr: '));
+    const seconds = Math.ceil((end!.endedAtMs - end!.startedAtMs) / 1000) + 1;
+    expect(logged.length).to.be.at.most(50 * seconds);
+    const summaries = entries.filter((entry) => /runner stderr lines not logged/.test(entry.message));
+    const suppressed = summaries.reduce((sum, entry) => sum + Number(entry.message.split(' ')[0]), 0);
+    expect(logged.length + suppressed).to.equal(storedLines.length);
+  });
+
   describe('restarts', () => {
     let clock: sinon.SinonFakeTimers;
 

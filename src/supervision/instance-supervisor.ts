@@ -67,7 +67,8 @@ export class InstanceSupervisor {
   private markFailed(lastEnd: RunnerEnd): void {
     if (this.state !== 'running') return;
     this.state = 'failed';
-    this.failure = `runner ${lastEnd.runnerId} ended ${this.options.spec.maxRetries + 1} times in a row, last: ${lastEnd.primaryCause}`;
+    const ends = this.options.spec.maxRetries + 1;
+    this.failure = `runner ${lastEnd.runnerId} ended ${ends === 1 ? 'once' : `${ends} times in a row`} without a clean exit, last: ${lastEnd.primaryCause}`;
     this.options.logger.error(`instance ${this.instanceId} failed: ${this.failure}`, {
       instanceId: this.instanceId,
       runnerId: lastEnd.runnerId,

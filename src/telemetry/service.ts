@@ -33,6 +33,8 @@ export interface TelemetryServiceOptions extends TelemetryConfig {
   logger: Logger;
   /** How the uploader thread logs: the same console verbosity and format as the node, and the node log file. */
   logging?: { verbosity: number; format: LogFormat; file?: string };
+  /** Entry script of the uploader thread. Tests pass a fixture that fails on purpose; the node uses the default. */
+  uploaderEntry?: URL;
 }
 
 export interface TelemetryStats {
@@ -140,7 +142,7 @@ export class TelemetryService {
       logDir: this.options.logDir,
       logging: this.options.logging ?? { verbosity: 0, format: 'human' },
     };
-    const worker = new Worker(UPLOADER_ENTRY, {
+    const worker = new Worker(this.options.uploaderEntry ?? UPLOADER_ENTRY, {
       workerData,
       transferList: [port2],
       resourceLimits: UPLOADER_RESOURCE_LIMITS,
