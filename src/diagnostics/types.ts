@@ -17,6 +17,11 @@ export interface StderrReport {
   diagnostics: Diagnostic[];
   /** The last few non-empty lines, kept as evidence when nothing was classified. */
   lastLines: string[];
+  /**
+   * Diagnostics left out because the report keeps a bounded number (the first
+   * and the latest ones). Absent or 0 when none were left out.
+   */
+  omittedDiagnostics?: number;
 }
 
 /** How a runner process ended. Exactly one of `exitCode` and `signal` is set. */
