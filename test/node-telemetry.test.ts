@@ -9,7 +9,7 @@ import { openOutboxReader } from '../src/telemetry/outbox/outbox.js';
 import { captureLogger } from './helpers/capture-logger.js';
 import { eventually, runCli, startCli, type CliRun } from './helpers/cli.js';
 import { runnersDir } from './helpers/paths.js';
-import { RecordingServer } from './helpers/recording-server.js';
+import { closedPortUrl, RecordingServer } from './helpers/recording-server.js';
 import { listFiles, makeTempDir } from './helpers/temp-dir.js';
 
 const CRASH = Buffer.concat([Buffer.from('Traceback (most recent call last):\n  File "serve.py", line 3, in <module>\nRuntimeError: shard 2 lost\n'), Buffer.from([0xc3, 0x28])]);
@@ -232,6 +232,29 @@ describe('node with telemetry', () => {
     const crashPuts = server.puts().filter((put) => put.body.equals(CRASH));
     expect(crashPuts).to.have.length(2);
     expect(server.puts().indexOf(crashPuts[0]!)).to.equal(0);
+  });
+
+  it('prunes old logs of a runner', async () => {
+    const instances = await writeInstances([{ instanceId: 'llama-8b', maxRetries: 2, runners: [emitRunner('r0', CRASH, 'exit:1')] }]);
+    running = startCli(['--instances', instances, '--log-dir', logDir, '--runner-log-keep', '1']);
+    const folder = path.join(logDir, 'runner_log', 'llama-8b', 'r0');
+    await eventually(() => /instance llama-8b failed/.test(running!.output()), 20_000, 'three crashes');
+    await eventually(async () => (await listFiles(folder)).length === 1, 10_000, 'one log left');
+    await stopNode(running);
+
+    const states = await outboxStates(logDir);
+    expect(Object.values(states)).to.deep.equal(['dry-run']);
+  });
+
+  it('keeps logs whose report is pending', async () => {
+    const refused = await closedPortUrl();
+    const instances = await writeInstances([{ instanceId: 'llama-8b', maxRetries: 2, runners: [emitRunner('r0', CRASH, 'exit:1')] }]);
+    running = startCli(['--instances', instances, '--log-dir', logDir, '--runner-log-keep', '1', '--telemetry', '--telemetry-api-url', refused]);
+    await eventually(() => /instance llama-8b failed/.test(running!.output()), 20_000, 'three crashes');
+    await eventually(async () => Object.values(await outboxStates(logDir)).filter((state) => state === 'pending').length === 3, 10_000, 'three pending reports');
+    await stopNode(running);
+
+    expect(await listFiles(path.join(logDir, 'runner_log', 'llama-8b', 'r0'))).to.have.length(3);
   });
 
   it('counts every submission of 200 ending runners', async function () {

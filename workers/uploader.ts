@@ -7,9 +7,11 @@ import { workerData } from 'node:worker_threads';
 
 import * as Comlink from 'comlink';
 
-import { RingConsumer } from '../src/channel/ring.js';
+import { readRingCounters, RingConsumer } from '../src/channel/ring.js';
 import { describeError } from '../src/errors.js';
 import { createLogger } from '../src/log/logger.js';
+import { parseReportId } from '../src/telemetry/outbox/report-id.js';
+import { pruneRunnerLogs } from '../src/telemetry/outbox/retention.js';
 import { decodeSubmission } from '../src/telemetry/submission-codec.js';
 import { ReportUploader } from '../src/telemetry/upload/report-uploader.js';
 import type { DrainOutcome, UploaderControl, UploaderWorkerData } from '../src/telemetry/uploader-control.js';
@@ -22,7 +24,47 @@ const CAPACITY_POLL_MS = 50;
 const data = workerData as UploaderWorkerData;
 const logger = createLogger({ ...data.logging, defaultMeta: { thread: 'uploader' } });
 const consumer = new RingConsumer(data.ring);
-const uploader = new ReportUploader({ ...data.config, logDir: data.logDir }, logger);
+const uploader = new ReportUploader(
+  {
+    ...data.config,
+    logDir: data.logDir,
+    readChannelDrops: () => {
+      const counters = readRingCounters(data.ring);
+      return counters.droppedFull + counters.droppedClosed;
+    },
+  },
+  logger,
+);
+
+/** Runners whose old logs are being pruned now, so two prunes of one folder never overlap. */
+const pruning = new Set<string>();
+
+/**
+ * Keeps at most `runnerLogKeep` logs per runner once a report of that runner
+ * reached its outcome. Retention runs here, not on the main thread, because only
+ * this thread knows which reports are still pending; those logs are never deleted.
+ */
+function maybePruneLogs(reportId: string): void {
+  const parts = parseReportId(reportId);
+  const outbox = uploader.outboxStore;
+  if (parts === undefined || outbox === undefined) return;
+  const key = `${parts.instanceId}/${parts.runnerId}`;
+  if (pruning.has(key)) return;
+  pruning.add(key);
+  pruneRunnerLogs(data.logDir, parts.instanceId, parts.runnerId, data.config.runnerLogKeep, outbox, {
+    telemetry: data.config.mode === 'upload',
+    logger,
+  })
+    .then((result) => {
+      if (result.deleted.length > 0) logger.info('old runner logs deleted', { instanceId: parts.instanceId, runnerId: parts.runnerId, deleted: result.deleted.length, keep: data.config.runnerLogKeep });
+    })
+    .catch((error: unknown) => {
+      logger.warn('pruning old runner logs failed', { instanceId: parts.instanceId, runnerId: parts.runnerId, error: describeError(error) });
+    })
+    .finally(() => pruning.delete(key));
+}
+
+uploader.onReportOutcome((reportId) => maybePruneLogs(reportId));
 
 let closing = false;
 /** Settles when the consume loop has ended: the ring was closed and emptied, or the thread is closing. */
