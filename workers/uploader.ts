@@ -1,6 +1,6 @@
 /**
  * Uploader thread entry. It takes submissions out of the ring, hands them to the
- * upload engine, and answers the main thread's control calls (stats, drain,
+ * upload engine, and serves the main thread's control calls (stats, drain,
  * close) through comlink. Only this thread reads logs, hashes and talks HTTP.
  */
 import { workerData } from 'node:worker_threads';
@@ -42,7 +42,7 @@ const pruning = new Set<string>();
 /**
  * Keeps at most `runnerLogKeep` logs per runner once a report of that runner
  * reached its outcome. Retention runs here, not on the main thread, because only
- * this thread knows which reports are still pending; those logs are never deleted.
+ * this thread reads the outbox, where pending reports are recorded. Their logs are never deleted.
  */
 function maybePruneLogs(reportId: string): void {
   const parts = parseReportId(reportId);

@@ -19,7 +19,7 @@ export interface NodeOptions {
   restartPolicy: RestartPolicy;
   telemetry: TelemetryConfig;
   logger: Logger;
-  /** How the uploader thread logs: the node's console verbosity and format, and the node log file. */
+  /** Logging settings of the uploader thread: the node's console verbosity and format, and the node log file. */
   logging?: { verbosity: number; format: LogFormat; file?: string };
 }
 

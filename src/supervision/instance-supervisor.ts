@@ -22,7 +22,7 @@ export interface InstanceSupervisorOptions {
  */
 export class InstanceSupervisor {
   private state: InstanceState = 'running';
-  /** Why the instance failed, for a person; set once with the state. */
+  /** Reason the instance failed, for a person. Set once, together with the failed state. */
   private failure: string | undefined;
   private readonly runners: RunnerSupervisor[];
 

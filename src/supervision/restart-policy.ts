@@ -1,4 +1,4 @@
-/** How restarts of a crashed runner are spaced. */
+/** Spacing of the restarts of a crashed runner. */
 export interface RestartPolicy {
   /** Delay before the first restart. */
   initialDelayMs: number;

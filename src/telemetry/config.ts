@@ -25,7 +25,7 @@ export const DEFAULT_MAX_ATTEMPTS_PER_REPORT = 5;
 export const DEFAULT_RUNNER_LOG_KEEP = 20;
 
 /**
- * Returns true when DO_NOT_TRACK asks for no tracking: set to anything but
+ * Returns true when DO_NOT_TRACK requests no tracking: set to anything but
  * empty, `0` or `false` (any case), as the Console Do Not Track convention reads it.
  */
 export function doNotTrack(env: NodeJS.ProcessEnv): boolean {

@@ -23,15 +23,15 @@ const UPLOADER_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 192, maxYoungGenerati
 /** Backoff between restarts of an uploader thread that died. */
 const UPLOADER_RESTART_POLICY: RestartPolicy = { initialDelayMs: 1_000, maxDelayMs: 60_000, healthyUptimeMs: 60_000 };
 
-/** Extra time for the thread to answer `close` after the drain deadline, before it is terminated. */
+/** Extra time the thread gets to complete `close` after the drain deadline, before it is terminated. */
 const CLOSE_TIMEOUT_MS = 500;
-/** A `stats` call that gets no answer in this time returns the ring counters alone. */
+/** A `stats` call that gets no response in this time returns the ring counters alone. */
 const STATS_TIMEOUT_MS = 1_000;
 
 export interface TelemetryServiceOptions extends TelemetryConfig {
   logDir: string;
   logger: Logger;
-  /** How the uploader thread logs: the same console verbosity and format as the node, and the node log file. */
+  /** Logging settings of the uploader thread: the node's console verbosity and format, and the node log file. */
   logging?: { verbosity: number; format: LogFormat; file?: string };
   /** Entry script of the uploader thread. Tests pass a fixture that fails on purpose; the node uses the default. */
   uploaderEntry?: URL;
@@ -39,7 +39,7 @@ export interface TelemetryServiceOptions extends TelemetryConfig {
 
 export interface TelemetryStats {
   ring: RingCounters;
-  /** Undefined when the uploader thread is down or did not answer in time. */
+  /** Undefined when the uploader thread is down or did not respond in time. */
   uploader: UploaderStats | undefined;
   uploaderRestarts: number;
 }
@@ -226,7 +226,7 @@ function logDrainOutcome(logger: Logger, outcome: DrainOutcome | undefined, drai
 function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer from the uploader thread after ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(() => reject(new Error(`the uploader thread did not respond within ${timeoutMs} ms`)), timeoutMs);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

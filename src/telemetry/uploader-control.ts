@@ -3,7 +3,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { LogFormat } from '../log/logger.js';
 import type { TelemetryConfig } from './config.js';
 
-/** What the main thread hands to a new uploader thread. */
+/** Data the main thread passes to a new uploader thread. */
 export interface UploaderWorkerData {
   /** The submission ring. It outlives any one uploader thread. */
   ring: SharedArrayBuffer;

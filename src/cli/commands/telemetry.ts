@@ -7,7 +7,7 @@ import { showCommand } from './telemetry-show.js';
 import { statusCommand } from './telemetry-status.js';
 import { uploadCommand } from './telemetry-upload.js';
 
-/** `exo telemetry <command>`: the collector and the operator's view of what telemetry holds and sends. */
+/** `exo telemetry <command>`: the collector, and the operator's view of what telemetry stores and sends. */
 export const telemetryCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'telemetry <command>',
   describe: 'Run the reference collector, or inspect and send crash reports',
