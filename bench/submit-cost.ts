@@ -15,9 +15,17 @@ import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 
 import { CONSUMER_SLEEPING_INDEX } from '../src/channel/layout.js';
-import { createRingBuffer, DEFAULT_RING_CAPACITY, readRingCounters, RingConsumer, RingProducer } from '../src/channel/ring.js';
+import {
+  createRingBuffer,
+  DEFAULT_RING_CAPACITY,
+  MAX_RECORD_BYTES,
+  readRingCounters,
+  RingConsumer,
+  RingProducer,
+} from '../src/channel/ring.js';
 import { createLogger, type Logger } from '../src/log/logger.js';
 import { TelemetrySink } from '../src/telemetry/sink.js';
+import { encodeSubmissionInto } from '../src/telemetry/submission-codec.js';
 import type { Submission } from '../src/telemetry/submission.js';
 import { fmt, formatTable, quantile, type BenchRow } from './table.js';
 
@@ -115,6 +123,10 @@ export async function run(): Promise<BenchRow[]> {
   const baselineNs: number[] = [];
   const header = new Int32Array(buffer);
   let batchesWakingConsumer = 0;
+  // The encoding alone, into memory of this thread, shows which part of submit() bounds it.
+  const encodeNs: number[] = [];
+  const scratch = new Uint8Array(MAX_RECORD_BYTES);
+  const scratchView = new DataView(scratch.buffer);
   for (let round = 0; round < ROUNDS; round++) {
     await ringDrained(buffer);
     if (Atomics.load(header, CONSUMER_SLEEPING_INDEX) === 1) batchesWakingConsumer += 1;
@@ -126,6 +138,10 @@ export async function run(): Promise<BenchRow[]> {
     start = process.hrtime.bigint();
     for (let i = 0; i < BATCH_SIZE; i++) port1.postMessage(submissions[i]!);
     baselineNs.push(nanosecondsSince(start) / BATCH_SIZE);
+
+    start = process.hrtime.bigint();
+    for (let i = 0; i < BATCH_SIZE; i++) encodeSubmissionInto(submissions[i]!, scratch, scratchView);
+    encodeNs.push(nanosecondsSince(start) / BATCH_SIZE);
   }
   await ringDrained(buffer);
   await portDrained(port1);
@@ -168,6 +184,7 @@ export async function run(): Promise<BenchRow[]> {
       notes:
         `medians of ${ROUNDS} interleaved batches of ${BATCH_SIZE}, ring capacity ${DEFAULT_RING_CAPACITY}, ` +
         `${afterBatches.droppedFull} dropped while measuring, ring consumer asleep at the start of ${batchesWakingConsumer} batches; ` +
+        `of each submit, encoding alone (string concatenation and TextEncoder.encodeInto) takes ${fmt(quantile(encodeNs, 0.5))} ns; ` +
         `drop path (ring full) ${fmt(dropNs)} ns; ` +
         `lone call waking a sleeping receiver: submit ${fmt(quantile(loneOursNs, 0.5))} ns, ` +
         `postMessage ${fmt(quantile(loneBaselineNs, 0.5))} ns`,

@@ -21,10 +21,11 @@ export const STDERR_CLOSE_TIMEOUT_MS = 2_000;
 /** At most this many stderr or stdout lines of one runner are logged per second; the rest are counted. */
 const LOGGED_LINES_PER_SECOND = 50;
 /**
- * Bytes the stderr log's write stream buffers before it asks for a pause. With
- * the default 16 KiB every 64 KiB pipe chunk paused the pipe until its write
- * finished, so reading and writing never overlapped: a flood of stderr was
- * captured at half the speed (measured by bench/capture.ts).
+ * Bytes the stderr log's write stream buffers before write() returns false and
+ * the pipe is paused, so at most this much per runner waits for a slow disk.
+ * With the default 16 KiB, every 64 KiB pipe chunk paused the pipe until its
+ * write finished, and reading never overlapped writing: a plain pipe-to-file
+ * copy ran at less than half the speed (bench/capture.ts, 2 vCPUs, Node 20).
  */
 const LOG_WRITE_BUFFER_BYTES = 1024 * 1024;
 /** stdout chunks are logged up to this many characters. */
