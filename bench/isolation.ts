@@ -130,7 +130,7 @@ export async function run(): Promise<BenchRow[]> {
   const resolutionMs = envNumber('BENCH_LOOP_RESOLUTION_MS', 10);
   const collectorNice = Number(process.env.BENCH_COLLECTOR_NICE ?? 0);
   const measureUnredacted = envFlag('BENCH_ISOLATION_UNREDACTED', true);
-  const measureReniced = envFlag('BENCH_ISOLATION_RENICED', true);
+  const measureReniced = envFlag('BENCH_ISOLATION_RENICED', false);
 
   const temp = makeTempDir('isolation');
   const logger = quietLogger();

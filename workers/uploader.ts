@@ -3,6 +3,7 @@
  * upload engine, and serves the main thread's control calls (stats, drain,
  * close) through comlink. Only this thread reads logs, hashes and talks HTTP.
  */
+import os from 'node:os';
 import { workerData } from 'node:worker_threads';
 
 import * as Comlink from 'comlink';
@@ -122,7 +123,23 @@ const control: UploaderControl = {
 
 Comlink.expose(control, data.controlPort as unknown as Comlink.Endpoint);
 
+/**
+ * Lowers this thread's CPU priority so hashing and redaction yield the two or so
+ * cores to the supervising main thread. On Linux, setpriority on pid 0 changes only
+ * the calling thread, and threads it starts later (the piscina hash thread)
+ * inherit it. Elsewhere it would lower the whole node, so it is skipped there.
+ */
+function lowerThreadPriority(): void {
+  if (process.platform !== 'linux') return;
+  try {
+    os.setPriority(0, os.constants.priority.PRIORITY_LOW);
+  } catch (error) {
+    logger.debug('could not lower the uploader thread priority', { error: describeError(error) });
+  }
+}
+
 async function main(): Promise<void> {
+  lowerThreadPriority();
   await uploader.start();
   logger.debug('uploader thread consuming', { mode: data.config.mode });
   consumeLoop = consume();
