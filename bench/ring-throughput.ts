@@ -65,8 +65,8 @@ function sampleRecords(): Uint8Array[] {
 }
 
 /**
- * Worker side. A consumer is told how many records the next round has and
- * reports when it got them all; a producer sends that many on each request.
+ * Worker side. A consumer receives the record count of the next round and
+ * reports when all of them arrived. A producer sends that many on each request.
  */
 async function runThread(role: ThreadRole): Promise<void> {
   const parent = parentPort!;

@@ -60,7 +60,7 @@ describe('createRingBuffer', () => {
     }
   });
 
-  it('refuses a foreign buffer on attach', () => {
+  it('rejects a foreign buffer', () => {
     expect(() => new RingProducer(new SharedArrayBuffer(4096))).to.throw(TypeError, 'createRingBuffer');
     expect(() => new RingConsumer(new ArrayBuffer(4096) as unknown as SharedArrayBuffer)).to.throw(TypeError, 'createRingBuffer');
   });
