@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
@@ -198,6 +199,18 @@ describe('RunnerSupervisor', () => {
     expect(entries.some((entry) => entry.level === 'error')).to.equal(false);
   });
 
+  it('kills processes a runner left', async () => {
+    const collected = collectEnds(1);
+    const spec: RunnerSpec = { runnerId: 'r0', command: [process.execPath, path.join(runnersDir, 'leave-helper.mjs')], env: {}, cwd: runnersDir };
+    const supervisor = new RunnerSupervisor({ ...base, stopGraceMs: 300, spec, onEnd: collected.onEnd, onGiveUp: () => undefined });
+    supervisor.start();
+    const [end] = await collected.done;
+
+    const helperPid = Number(/helper pid (\d+)/.exec(await fs.readFile(end!.logPath, 'utf8'))![1]);
+    expect(processAlive(helperPid)).to.equal(false);
+    expect(entries.some((entry) => entry.message === 'processes left by the runner ignored SIGTERM, sending SIGKILL to its group')).to.equal(true);
+  });
+
   it('rate-limits the log of a flood', async () => {
     const collected = collectEnds(1);
     const spec: RunnerSpec = { runnerId: 'r0', command: [process.execPath, path.join(runnersDir, 'flood.mjs')], env: { FLOOD_BYTES: String(16 * 1024 * 1024) }, cwd: runnersDir };
@@ -280,6 +293,16 @@ describe('RunnerSupervisor', () => {
     });
   });
 });
+
+/** True while the process runs. A killed orphan may stay a zombie (state Z) until init reaps it, which counts as dead. */
+function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
 
 /** Waits with real time (setImmediate is not faked) for a condition driven by child processes. */
 async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {

@@ -100,6 +100,19 @@ describe('TelemetryService', () => {
     expect((await running.stats()).uploaderRestarts).to.equal(1);
   });
 
+  it('records submissions made during restart backoff', async () => {
+    const entry = new URL('./workers/crash-once-uploader.js', import.meta.url);
+    const running = startService({ uploaderEntry: entry });
+    await eventually(() => entries.some((logged) => logged.message.startsWith('uploader thread exited unexpectedly')), 15_000, 'first thread dead');
+    const submission = await writeRunnerLog(logDir, 'llama-8b', 'r0', 'crash while the uploader was down\n');
+    expect(running.submit(submission)).to.equal(true);
+
+    await running.shutdown();
+    const id = path.relative(path.join(logDir, 'runner_log'), submission.logPath);
+    const recorded = await openOutboxReader(logDir).read(id);
+    expect(recorded?.state).to.be.oneOf(['pending', 'delivered']);
+  });
+
   it('bounds shutdown when the server hangs', async () => {
     server.script('presign', { kind: 'hang' });
     const running = startService({ drainTimeoutMs: 500 });

@@ -87,6 +87,15 @@ export class ExoNode {
     this.runners.start();
   }
 
+  /**
+   * Kills every runner with SIGKILL, synchronously, for an exit that cannot wait
+   * (a second Ctrl-C). Runners run in process groups of their own, so a terminal's
+   * Ctrl-C never reaches them, and an exit without this would leave them running.
+   */
+  killRunnersNow(): void {
+    this.runners.killNow();
+  }
+
   status(): ReturnType<RunnerManager['status']> {
     return this.runners.status();
   }

@@ -64,6 +64,11 @@ export class InstanceSupervisor {
     await Promise.all(this.runners.map((runner) => runner.stop()));
   }
 
+  /** Sends SIGKILL to every runner's process group at once, without waiting. */
+  killNow(): void {
+    for (const runner of this.runners) runner.killNow();
+  }
+
   private markFailed(lastEnd: RunnerEnd): void {
     if (this.state !== 'running') return;
     this.state = 'failed';

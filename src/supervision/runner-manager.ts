@@ -44,6 +44,11 @@ export class RunnerManager {
     await Promise.all(this.instances.map((instance) => instance.stop()));
   }
 
+  /** Sends SIGKILL to every runner's process group at once, for an exit that cannot wait. */
+  killNow(): void {
+    for (const instance of this.instances) instance.killNow();
+  }
+
   status(): Record<string, InstanceSupervisor['status']> {
     return Object.fromEntries(this.instances.map((instance) => [instance.instanceId, instance.status]));
   }

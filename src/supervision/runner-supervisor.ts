@@ -13,10 +13,19 @@ import { formatLogTimestamp, runnerLogFolder, STDERR_LOG_SUFFIX } from '../node/
 import { LineSplitter } from './line-splitter.js';
 import { restartDelayMs, type RestartPolicy } from './restart-policy.js';
 import type { RunnerEnd, RunnerEndHook } from './runner-end.js';
-import { signalRunner } from './stop-process.js';
+import { groupAlive, signalGroup, signalRunner } from './stop-process.js';
 
 /** After the process exits, how long its stderr may stay open (held by a grandchild) before the node closes it. */
 export const STDERR_CLOSE_TIMEOUT_MS = 2_000;
+
+/**
+ * After a runner exits on its own, how long processes it left in its group get
+ * after SIGTERM before SIGKILL (or the stop grace, when that is shorter). Left
+ * behind, they could hold GPU memory that the next start needs.
+ */
+export const LEFTOVER_GRACE_MS = 2_000;
+/** How often a group with leftover processes is checked while they get their grace. */
+const LEFTOVER_POLL_MS = 50;
 
 /** At most this many stderr or stdout lines of one runner are logged per second; the rest are counted. */
 const LOGGED_LINES_PER_SECOND = 50;
@@ -69,6 +78,8 @@ export class RunnerSupervisor {
   private consecutiveCrashes = 0;
   private stopRequested = false;
   private stopping: Promise<void> | undefined;
+  /** When a requested stop sends SIGKILL to whatever is left of the runner's group; set by stop. */
+  private stopKillAtMs: number | undefined;
   private readonly lineLimiter = new RepeatLimiter(LOGGED_LINES_PER_SECOND, 1_000);
 
   constructor(private readonly options: RunnerSupervisorOptions) {}
@@ -108,6 +119,7 @@ export class RunnerSupervisor {
     if (current === undefined) return;
     const { instanceId } = this.options;
     this.options.logger.info('stopping runner', { instanceId, runnerId: this.runnerId, pid: current.child.pid });
+    this.stopKillAtMs = Date.now() + this.options.stopGraceMs;
     signalRunner(current.child, 'SIGTERM');
     const killTimer = setTimeout(() => {
       this.options.logger.warn('runner ignored SIGTERM, sending SIGKILL', {
@@ -208,6 +220,8 @@ export class RunnerSupervisor {
       // A full disk must not stop supervision: the runner keeps running, lines are still classified.
       if (fileError === undefined) {
         fileError = error;
+        // 'drain' never comes after an error, so a pipe paused for it would block the runner for good.
+        stderr.resume();
         logger.error('cannot write runner stderr log', { instanceId, runnerId, logPath: log.path, error: describeError(error) });
       }
     });
@@ -240,6 +254,7 @@ export class RunnerSupervisor {
       });
     });
 
+    if (exit.spawnError === null && child.pid !== undefined) await this.reapLeftovers(child.pid);
     await waitAtMost(stderrClosed, STDERR_CLOSE_TIMEOUT_MS, () => {
       logger.warn('runner stderr still open after exit, closing it', { instanceId, runnerId, waitedMs: STDERR_CLOSE_TIMEOUT_MS });
       stderr.destroy();
@@ -265,6 +280,38 @@ export class RunnerSupervisor {
       startedAtMs,
       endedAtMs,
     };
+  }
+
+  /**
+   * Stops processes the runner left in its group after it exited: SIGTERM, then
+   * SIGKILL once their grace is over. A requested stop already sent SIGTERM to the
+   * whole group, so then only its deadline applies.
+   */
+  private async reapLeftovers(groupId: number): Promise<void> {
+    if (!groupAlive(groupId)) return;
+    const { instanceId, logger } = this.options;
+    let killAtMs = this.stopKillAtMs;
+    if (killAtMs === undefined) {
+      killAtMs = Date.now() + Math.min(this.options.stopGraceMs, LEFTOVER_GRACE_MS);
+      logger.warn('runner exited and left processes in its group, sending them SIGTERM', { instanceId, runnerId: this.runnerId, groupId });
+      signalGroup(groupId, 'SIGTERM');
+    }
+    while (groupAlive(groupId) && Date.now() < killAtMs) {
+      await new Promise((resolve) => setTimeout(resolve, LEFTOVER_POLL_MS));
+    }
+    if (groupAlive(groupId)) {
+      logger.warn('processes left by the runner ignored SIGTERM, sending SIGKILL to its group', { instanceId, runnerId: this.runnerId, groupId });
+      signalGroup(groupId, 'SIGKILL');
+    }
+  }
+
+  /**
+   * Sends SIGKILL to the runner's process group at once, without waiting. For an
+   * exit that cannot wait, such as a second Ctrl-C.
+   */
+  killNow(): void {
+    const pid = this.current?.child.pid;
+    if (pid !== undefined) signalGroup(pid, 'SIGKILL');
   }
 
   private failedStartEnd(logPath: string, startedAtMs: number, spawnError: string): RunnerEnd {

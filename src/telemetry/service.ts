@@ -23,8 +23,13 @@ const UPLOADER_RESOURCE_LIMITS = { maxOldGenerationSizeMb: 192, maxYoungGenerati
 /** Backoff between restarts of an uploader thread that died. */
 const UPLOADER_RESTART_POLICY: RestartPolicy = { initialDelayMs: 1_000, maxDelayMs: 60_000, healthyUptimeMs: 60_000 };
 
-/** Extra time the thread gets to complete `close` after the drain deadline, before it is terminated. */
-const CLOSE_TIMEOUT_MS = 500;
+/** Extra time the thread's drain call gets past its deadline, for the reply to cross back. */
+const DRAIN_REPLY_SLACK_MS = 200;
+/**
+ * Time the thread gets to complete `close` after the drain, before it is terminated.
+ * With DRAIN_REPLY_SLACK_MS it keeps shutdown within the drain deadline plus one second.
+ */
+const CLOSE_TIMEOUT_MS = 700;
 /** A `stats` call that gets no response in this time returns the ring counters alone. */
 const STATS_TIMEOUT_MS = 1_000;
 
@@ -100,7 +105,7 @@ export class TelemetryService {
 
   /**
    * Closes the ring, lets the uploader drain until the drain deadline, then stops
-   * the thread. Resolves within the drain deadline plus CLOSE_TIMEOUT_MS, even
+   * the thread. Resolves within the drain deadline plus one second, even
    * when the server hangs or the thread does not answer. Idempotent.
    */
   shutdown(): Promise<void> {
@@ -114,12 +119,18 @@ export class TelemetryService {
     clearTimeout(this.restartTimer);
     this.sink.close();
 
+    // A thread that died and waits out its restart backoff left records in the ring that
+    // are in no outbox yet; a fresh thread records them there, within the same deadline.
+    if (this.thread === undefined && readRingCounters(this.ring).depth > 0) {
+      logger.info('starting an uploader thread to record what is left in the channel', { ring: readRingCounters(this.ring) });
+      this.spawnThread();
+    }
     const thread = this.thread;
     if (thread === undefined) {
       logger.info('telemetry stopped, uploader thread was not running', { ring: readRingCounters(this.ring) });
       return;
     }
-    const outcome = await withTimeout(thread.control.drain(drainTimeoutMs), drainTimeoutMs + CLOSE_TIMEOUT_MS).catch(
+    const outcome = await withTimeout(thread.control.drain(drainTimeoutMs), drainTimeoutMs + DRAIN_REPLY_SLACK_MS).catch(
       (error: unknown) => {
         logger.warn('telemetry drain did not finish', { error: describeError(error), drainTimeoutMs });
         return undefined;
@@ -189,7 +200,12 @@ export class TelemetryService {
       this.restartTimer = undefined;
       if (this.stopping) return;
       this.restarts += 1;
-      this.spawnThread();
+      try {
+        this.spawnThread();
+      } catch (spawnError) {
+        // new Worker can throw at once (no memory, a policy refusing threads). Supervision goes on without telemetry.
+        logger.error('cannot start the uploader thread; telemetry stays off until the node restarts', { error: describeError(spawnError) });
+      }
     }, delayMs);
     // A pending restart alone must not keep a node that is otherwise done alive.
     this.restartTimer.unref();

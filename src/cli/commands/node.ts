@@ -109,6 +109,28 @@ export function telemetryConfigFrom(args: NodeArgs, env: NodeJS.ProcessEnv): Tel
 }
 
 async function handler(args: ArgumentsCamelCase<NodeArgs>): Promise<void> {
+  // Installed first: a signal while the node is still loading ends it cleanly, since nothing runs yet.
+  let node: ExoNode | undefined;
+  let stopped: (() => void) | undefined;
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (node === undefined) process.exit(0);
+    if (signals > 1 && signal === 'SIGINT') {
+      // A second Ctrl-C means now: runners get SIGKILL without grace and uploads are left to the outbox.
+      process.stderr.write('second SIGINT: killing runners and exiting at once\n');
+      node.killRunnersNow();
+      process.exit(130);
+    }
+    if (signals > 1) {
+      process.stderr.write(`received ${signal} again: still stopping; send SIGINT twice to exit at once\n`);
+      return;
+    }
+    node.shutdown(`received ${signal}`).then(stopped, stopped);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
   const stopGraceMs = checkNumberOption('runner-stop-grace', args.runnerStopGrace, { min: 0, max: 3600, unit: 'seconds' }) * 1000;
   const telemetry = telemetryConfigFrom(args, process.env);
   const instances = await loadInstancesFile(args.instances);
@@ -123,7 +145,7 @@ async function handler(args: ArgumentsCamelCase<NodeArgs>): Promise<void> {
     logger.warn('telemetry redaction is off (--no-telemetry-redact): logs are uploaded with secrets, paths and addresses as they are');
   }
 
-  const node = await ExoNode.create({
+  const created = await ExoNode.create({
     instances,
     logDir,
     stopGraceMs,
@@ -132,22 +154,10 @@ async function handler(args: ArgumentsCamelCase<NodeArgs>): Promise<void> {
     logger,
     logging: { verbosity: verbosityOf(args), format: args.logFormat, file: logFile },
   });
-
   await new Promise<void>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals += 1;
-      if (signals > 1 && signal === 'SIGINT') {
-        // A second Ctrl-C means now: runners get no grace and uploads are abandoned to the outbox.
-        process.stderr.write('second SIGINT: exiting at once\n');
-        process.exit(130);
-      }
-      if (signals > 1) return;
-      node.shutdown(`received ${signal}`).then(resolve, resolve);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    node.start();
+    stopped = resolve;
+    node = created;
+    created.start();
   });
   await closeLogger(logger);
 }

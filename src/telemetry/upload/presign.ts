@@ -81,6 +81,9 @@ export async function requestPresign(
       transformResponse: [(data: string) => data],
       validateStatus: () => true,
       withCredentials: false,
+      // Plain http is allowed only to loopback because it never leaves the machine, so
+      // HTTP_PROXY must not carry it elsewhere. https goes through a proxy as a CONNECT tunnel.
+      proxy: apiUrl.startsWith('http:') ? false : undefined,
     });
 
     const status = response.status;

@@ -47,6 +47,8 @@ export async function putPayload(
       transformResponse: [(data: string) => data],
       validateStatus: () => true,
       withCredentials: false,
+      // As for the presign: plain http to loopback must not be sent through HTTP_PROXY.
+      proxy: grant.uploadUrl.protocol === 'http:' ? false : undefined,
     });
 
     const status = response.status;

@@ -77,7 +77,7 @@ interface TrackedReport extends AttemptReport {
 /** Concurrent `enqueue` calls still writing their outbox entry; past it, hasCapacity turns false. */
 const MAX_ACCEPTING = 8;
 /** Maximum wait in close for aborted attempts to finish their outbox writes, in milliseconds. */
-const CLOSE_SETTLE_MS = 2_000;
+const CLOSE_SETTLE_MS = 500;
 /** Failure warnings per step and status (or code) per minute; the rest are counted and reported once. */
 const FAILURE_WARNINGS_PER_MINUTE = 5;
 
