@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
@@ -8,6 +9,16 @@ import { eventually, runCli, startCli } from './helpers/cli.js';
 import { listFiles, makeTempDir } from './helpers/temp-dir.js';
 
 const CRASH_BYTES = Buffer.concat([Buffer.from('loading shard 0\nfatal: weights corrupted '), Buffer.from([0xfe, 0x0a]), Buffer.from('no newline at end')]);
+
+/** True while the process runs; a zombie waiting for init to reap it counts as ended. */
+function processRuns(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
 
 async function writeInstances(dir: string, document: unknown): Promise<string> {
   const file = path.join(dir, 'instances.json');
@@ -59,6 +70,22 @@ describe('exo node command', () => {
     expect(nodeLog).to.contain('"message":"node stopped"');
   });
 
+  it('kills runners on a second SIGINT', async () => {
+    const instances = await writeInstances(dir, {
+      instances: [{ instanceId: 'stubborn', runners: [{ runnerId: 'r0', command: [process.execPath, path.join(runnersDir, 'ignore-sigterm.mjs')] }] }],
+    });
+    const run = startCli(['--instances', instances, '--log-dir', path.join(dir, 'logs'), '--runner-stop-grace', '30']);
+    await eventually(() => run.output().includes('stderr: ready'), 15_000, 'runner ready');
+    const pid = Number(/runner started .*pid=(\d+)/.exec(run.output())![1]);
+
+    run.child.kill('SIGINT');
+    await eventually(() => run.output().includes('stopping runner'), 5_000, 'stop started');
+    run.child.kill('SIGINT');
+    const { code } = await run.exited;
+    expect(code).to.equal(130);
+    await eventually(() => !processRuns(pid), 5_000, 'runner gone');
+  });
+
   it('rejects a bad id with status 2', async () => {
     const logDir = path.join(dir, 'logs');
     const instances = await writeInstances(dir, { instances: [{ instanceId: '../x', runners: [crashingRunner('r0')] }] });
@@ -82,6 +109,28 @@ describe('exo node command', () => {
     expect(code).to.equal(2);
     expect(output).to.contain('--telemetry-channel-capacity 0');
     expect(output).to.contain('1 to 65536');
+  });
+
+  it('rejects a log dir that is a file', async () => {
+    const instances = await writeInstances(dir, { instances: [{ instanceId: 'a', runners: [crashingRunner('r0')] }] });
+    const { code, output } = await runCli(['--instances', instances, '--log-dir', instances]);
+    expect(code).to.equal(2);
+    expect(output).to.contain(`cannot use --log-dir ${instances}`);
+  });
+
+  it('rejects a missing runner cwd', async () => {
+    const instances = await writeInstances(dir, { instances: [{ instanceId: 'a', runners: [{ ...crashingRunner('r0'), cwd: 'no-such-folder' }] }] });
+    const { code, output } = await runCli(['--instances', instances, '--log-dir', path.join(dir, 'logs')]);
+    expect(code).to.equal(2);
+    expect(output).to.contain('$.instances[0].runners[0].cwd');
+    expect(output).to.contain('expected an existing folder');
+  });
+
+  it('names a non-numeric option', async () => {
+    const instances = await writeInstances(dir, { instances: [{ instanceId: 'a', runners: [crashingRunner('r0')] }] });
+    const { code, output } = await runCli(['--instances', instances, '--log-dir', dir, '--runner-stop-grace', 'abc']);
+    expect(code).to.equal(2);
+    expect(output).to.contain('invalid --runner-stop-grace: not a number');
   });
 
   it('lists telemetry options in help', async () => {

@@ -10,6 +10,9 @@ export function checkNumberOption(
   range: { min: number; max: number; integer?: boolean; unit?: string },
 ): number {
   const unit = range.unit === undefined ? '' : ` ${range.unit}`;
+  if (Number.isNaN(value)) {
+    throw new UsageError('ERR_INVALID_OPTION', `invalid --${name}: not a number; expected ${range.integer === true ? 'an integer' : 'a number'} from ${range.min} to ${range.max}${unit}`);
+  }
   if (!Number.isFinite(value) || value < range.min || value > range.max || (range.integer === true && !Number.isInteger(value))) {
     const kind = range.integer === true ? 'an integer' : 'a number';
     throw new UsageError(

@@ -168,5 +168,23 @@ export async function loadInstancesFile(file: string): Promise<InstanceSpec[]> {
   } catch (error) {
     throw new UsageError('ERR_INVALID_INSTANCES_FILE', `invalid instances file ${file}: not valid JSON (${(error as Error).message})`);
   }
-  return parseInstances(file, document);
+  const instances = parseInstances(file, document);
+  await checkWorkingDirectories(file, instances);
+  return instances;
+}
+
+/** Rejects a runner whose `cwd` is not an existing folder, since spawn would report it as a missing command. */
+async function checkWorkingDirectories(file: string, instances: InstanceSpec[]): Promise<void> {
+  for (const [instanceIndex, instance] of instances.entries()) {
+    for (const [runnerIndex, runner] of instance.runners.entries()) {
+      const stats = await fs.stat(runner.cwd).catch(() => undefined);
+      if (stats === undefined || !stats.isDirectory()) {
+        throw new InstancesFileError(
+          file,
+          `$.instances[${instanceIndex}].runners[${runnerIndex}].cwd`,
+          `is ${JSON.stringify(runner.cwd)}: expected an existing folder (a relative cwd is resolved against the instances file's folder)`,
+        );
+      }
+    }
+  }
 }

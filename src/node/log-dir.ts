@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -75,3 +76,25 @@ export function formatLogTimestamp(date: Date, subMillisecond = 0): string {
 
 /** Matches the file name of a runner stderr log and captures its timestamp. */
 export const STDERR_LOG_NAME_PATTERN = /^(\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}_\d{6}Z)(?:-\d+)?\.stderr\.log$/;
+
+/**
+ * Creates the log dir when needed and checks that the node can write there,
+ * so a bad `--log-dir` exits 2 at start instead of failing every runner start.
+ */
+export async function prepareLogDir(dir: string): Promise<string> {
+  if (dir.trim() === '') {
+    throw new UsageError('ERR_INVALID_LOG_DIR', 'invalid --log-dir "": expected a folder path; leave the option out to use the default');
+  }
+  const resolved = path.resolve(dir);
+  try {
+    await fs.mkdir(resolved, { recursive: true });
+    await fs.access(resolved, fs.constants.W_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
+    throw new UsageError(
+      'ERR_INVALID_LOG_DIR',
+      `cannot use --log-dir ${resolved}: ${code === 'ENOTDIR' || code === 'EEXIST' ? 'a file is in the way' : code}; pass a folder the node can create and write`,
+    );
+  }
+  return resolved;
+}

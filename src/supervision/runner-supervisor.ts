@@ -186,7 +186,8 @@ export class RunnerSupervisor {
       return;
     }
     this.current = { child, logPath: log.path, startedAtMs, ended };
-    logger.info('runner started', { instanceId, runnerId: spec.runnerId, pid: child.pid, logPath: log.path });
+    // A spawn that failed (command not found) has no pid; its end is reported from the 'error' event.
+    if (child.pid !== undefined) logger.info('runner started', { instanceId, runnerId: spec.runnerId, pid: child.pid, logPath: log.path });
 
     let end: RunnerEnd | undefined;
     try {

@@ -55,7 +55,7 @@ export function resolveApiUrl(flag: string | undefined, env: NodeJS.ProcessEnv):
   const fail = (reason: string): never => {
     throw new UsageError(
       'ERR_INVALID_TELEMETRY_API_URL',
-      `invalid telemetry API URL ${JSON.stringify(value)} from ${source}: ${reason}; ${TRANSPORT_RULE}. Fix --telemetry-api-url or EXO_TELEMETRY_API_URL`,
+      `invalid telemetry API URL ${JSON.stringify(hidePassword(value))} from ${source}: ${reason}; ${TRANSPORT_RULE}. Fix --telemetry-api-url or EXO_TELEMETRY_API_URL`,
     );
   };
 
@@ -103,4 +103,9 @@ export function redactUrlForLog(url: URL | string): string {
   } catch {
     return '(invalid URL)';
   }
+}
+
+/** Replaces the password of a `scheme://user:password@host` value, so an error message never repeats it. */
+function hidePassword(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:\s]*):[^/@\s]*@/i, '$1:***@');
 }

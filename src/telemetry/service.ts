@@ -228,8 +228,13 @@ function toConfig(options: TelemetryServiceOptions): TelemetryConfig {
 function logDrainOutcome(logger: Logger, outcome: DrainOutcome | undefined, drainTimeoutMs: number, ring: RingCounters): void {
   if (outcome === undefined) {
     logger.warn('telemetry stopped without a drain result; undelivered reports stay in the outbox', { drainTimeoutMs, ring });
-  } else if (outcome.drained) {
+  } else if (outcome.drained && outcome.pending === 0) {
     logger.info('telemetry stopped, every report handled', { waitedMs: outcome.waitedMs, ring });
+  } else if (outcome.drained) {
+    logger.warn(`telemetry stopped; ${outcome.pending} reports stay pending in the outbox for the next start, or send them with "exo telemetry upload --all"`, {
+      pending: outcome.pending,
+      ring,
+    });
   } else {
     logger.warn(`telemetry drain timed out after ${outcome.waitedMs} ms; ${outcome.pending} reports stay pending in the outbox`, {
       pending: outcome.pending,

@@ -2,9 +2,10 @@ import path from 'node:path';
 
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 
+import { UsageError } from '../../errors.js';
 import { ExoNode } from '../../node/node.js';
 import { loadInstancesFile } from '../../node/instances.js';
-import { defaultLogDir, NODE_LOG_FILE } from '../../node/log-dir.js';
+import { defaultLogDir, NODE_LOG_FILE, prepareLogDir } from '../../node/log-dir.js';
 import { closeLogger } from '../../log/logger.js';
 import { DEFAULT_RESTART_POLICY } from '../../supervision/restart-policy.js';
 import { resolveApiUrl } from '../../telemetry/api-url.js';
@@ -131,10 +132,13 @@ async function handler(args: ArgumentsCamelCase<NodeArgs>): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  if (args.instances.trim() === '') {
+    throw new UsageError('ERR_INVALID_OPTION', 'missing value of --instances: pass a JSON file of the instances to run');
+  }
   const stopGraceMs = checkNumberOption('runner-stop-grace', args.runnerStopGrace, { min: 0, max: 3600, unit: 'seconds' }) * 1000;
   const telemetry = telemetryConfigFrom(args, process.env);
   const instances = await loadInstancesFile(args.instances);
-  const logDir = path.resolve(args.logDir ?? defaultLogDir());
+  const logDir = await prepareLogDir(args.logDir ?? defaultLogDir());
   const logFile = path.join(logDir, NODE_LOG_FILE);
   const logger = loggerFor(args, logFile);
 

@@ -66,7 +66,7 @@ export const uploadCommand: CommandModule<GlobalArgs, UploadArgs> = {
   builder: (argv: Argv<GlobalArgs>) =>
     withLogDirOption(argv)
       .positional('paths', { type: 'string', array: true, default: [], describe: 'Stderr logs under <log dir>/runner_log to send' })
-      .option('all', { type: 'boolean', default: false, describe: 'Send every pending report of the outbox' })
+      .option('all', { type: 'boolean', default: false, describe: 'Send every pending report of the outbox. Reports of a run without --telemetry (dry-run) are sent only when named by path' })
       .option('telemetry-api-url', {
         type: 'string',
         describe: 'Telemetry API base URL; https, or http to a loopback host only [default: $EXO_TELEMETRY_API_URL, else https://telemetry.exolabs.net/]',
