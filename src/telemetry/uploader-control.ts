@@ -2,6 +2,7 @@ import type { MessagePort } from 'node:worker_threads';
 
 import type { LogFormat } from '../log/logger.js';
 import type { TelemetryConfig } from './config.js';
+import type { UploaderStats } from './upload/report-uploader.js';
 
 /** Data the main thread passes to a new uploader thread. */
 export interface UploaderWorkerData {
@@ -14,18 +15,8 @@ export interface UploaderWorkerData {
   logging: { verbosity: number; format: LogFormat; file?: string };
 }
 
-/** Counters of one uploader thread since it started. */
-export interface UploaderStats {
-  received: number;
-  sent: number;
-  failed: number;
-  retried: number;
-  skipped: number;
-  dryRun: number;
-  bytesSent: number;
-  pending: number;
-  inFlight: number;
-}
+/** Counters of one uploader thread since it started: those of its ReportUploader. */
+export type { UploaderStats } from './upload/report-uploader.js';
 
 export interface DrainOutcome {
   /** True when nothing was left queued or in flight at the end. */
