@@ -130,7 +130,7 @@ describe('exo node command', () => {
     const instances = await writeInstances(dir, { instances: [{ instanceId: 'a', runners: [crashingRunner('r0')] }] });
     const { code, output } = await runCli(['--instances', instances, '--log-dir', dir, '--runner-stop-grace', 'abc']);
     expect(code).to.equal(2);
-    expect(output).to.contain('invalid --runner-stop-grace: not a number');
+    expect(output).to.contain('invalid --runner-stop-grace (not a number)');
   });
 
   it('lists telemetry options in help', async () => {

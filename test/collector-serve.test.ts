@@ -82,7 +82,7 @@ describe('telemetry serve options', () => {
       { args: { port: 65536 }, flag: '--port', value: '65536' },
       { args: { port: -1 }, flag: '--port', value: '-1' },
       { args: { port: 80.5 }, flag: '--port', value: '80.5' },
-      { args: { port: NaN }, flag: '--port', value: 'NaN' },
+      { args: { port: NaN }, flag: '--port', value: '(not a number)' },
       { args: { maxSize: 0 }, flag: '--max-size', value: '0' },
       { args: { maxSize: 1.5 }, flag: '--max-size', value: '1.5' },
       { args: { tokenTtl: 0 }, flag: '--token-ttl', value: '0' },

@@ -207,6 +207,8 @@ describe('RunnerSupervisor', () => {
     const [end] = await collected.done;
 
     const helperPid = Number(/helper pid (\d+)/.exec(await fs.readFile(end!.logPath, 'utf8'))![1]);
+    // SIGKILL lands asynchronously, so give a loaded machine a moment.
+    await waitUntil(() => !processAlive(helperPid), 5_000);
     expect(processAlive(helperPid)).to.equal(false);
     expect(entries.some((entry) => entry.message === 'processes left by the runner ignored SIGTERM, sending SIGKILL to its group')).to.equal(true);
   });

@@ -11,7 +11,7 @@ export function checkNumberOption(
 ): number {
   const unit = range.unit === undefined ? '' : ` ${range.unit}`;
   if (Number.isNaN(value)) {
-    throw new UsageError('ERR_INVALID_OPTION', `invalid --${name}: not a number; expected ${range.integer === true ? 'an integer' : 'a number'} from ${range.min} to ${range.max}${unit}`);
+    throw new UsageError('ERR_INVALID_OPTION', `invalid --${name} (not a number): expected ${range.integer === true ? 'an integer' : 'a number'} from ${range.min} to ${range.max}${unit}`);
   }
   if (!Number.isFinite(value) || value < range.min || value > range.max || (range.integer === true && !Number.isInteger(value))) {
     const kind = range.integer === true ? 'an integer' : 'a number';
