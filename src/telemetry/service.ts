@@ -92,7 +92,7 @@ export class TelemetryService {
     return this.sink.submit(submission);
   }
 
-  /** Returns the ring counters, and the uploader's own counters if it answers within a bound. */
+  /** Returns the ring counters, and the uploader's own counters if it responds within a bound. */
   async stats(): Promise<TelemetryStats> {
     const ring = readRingCounters(this.ring);
     const thread = this.thread;
@@ -106,7 +106,7 @@ export class TelemetryService {
   /**
    * Closes the ring, lets the uploader drain until the drain deadline, then stops
    * the thread. Resolves within the drain deadline plus one second, even
-   * when the server hangs or the thread does not answer. Idempotent.
+   * when the server hangs or the thread does not respond. Idempotent.
    */
   shutdown(): Promise<void> {
     this.shutdownPromise ??= this.runShutdown();
@@ -120,7 +120,7 @@ export class TelemetryService {
     this.sink.close();
 
     // A thread that died and waits out its restart backoff left records in the ring that
-    // are in no outbox yet; a fresh thread records them there, within the same deadline.
+    // no outbox has yet. A fresh thread records them there, within the same deadline.
     if (this.thread === undefined && readRingCounters(this.ring).depth > 0) {
       logger.info('starting an uploader thread to record what is left in the channel', { ring: readRingCounters(this.ring) });
       this.spawnThread();
