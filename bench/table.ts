@@ -5,7 +5,7 @@
 export interface BenchRow {
   /** Row number in the benchmark table, such as "3". */
   id: string;
-  /** What was measured, such as "submit() median cost per call". */
+  /** Quantity measured, such as "submit() median cost per call". */
   measure: string;
   /** Our figure, with its unit, such as "0.21 µs". */
   ours: string;

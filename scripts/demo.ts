@@ -1,7 +1,7 @@
 /**
  * The main job, end to end on one machine: a collector on 127.0.0.1 with a
  * temporary store, a node run with `--telemetry` against it on the instances in
- * examples/, and a summary of which runner ended, why, and which report key holds
+ * examples/, and a summary of which runner ended, why, and which report key stores
  * its log. Nothing leaves the machine. `--keep` keeps the temporary folder.
  */
 import { spawn, spawnSync } from 'node:child_process';

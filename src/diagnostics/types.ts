@@ -12,7 +12,7 @@ export interface Diagnostic {
   count: number;
 }
 
-/** What a classifier found in one runner's stderr. */
+/** Findings of a classifier in one runner's stderr. */
 export interface StderrReport {
   diagnostics: Diagnostic[];
   /** The last few non-empty lines, kept as evidence when nothing was classified. */
@@ -24,7 +24,7 @@ export interface StderrReport {
   omittedDiagnostics?: number;
 }
 
-/** How a runner process ended. Exactly one of `exitCode` and `signal` is set. */
+/** End status of a runner process. Exactly one of `exitCode` and `signal` is set. */
 export interface ExitStatus {
   exitCode: number | null;
   signal: NodeJS.Signals | null;

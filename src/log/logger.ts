@@ -12,7 +12,7 @@ export interface LoggerOptions {
   file?: string;
   /** Added to every entry, such as `{ thread: 'uploader' }`. */
   defaultMeta?: Record<string, unknown>;
-  /** Where console lines go. Tests pass a stream to read them back. */
+  /** Destination of console lines. Tests pass a stream to read them back. */
   consoleStream?: NodeJS.WritableStream;
 }
 

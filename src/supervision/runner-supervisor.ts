@@ -193,7 +193,7 @@ export class RunnerSupervisor {
     try {
       end = await this.capture(child, log, startedAtMs);
     } finally {
-      // Cleared before the end is handled, so a stop called from there sees no process left to signal.
+      // Cleared before the end is handled, so a stop called from there finds no process left to signal.
       this.current = undefined;
       resolveEnded();
     }

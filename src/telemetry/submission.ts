@@ -1,6 +1,6 @@
 /**
- * What the runner-end hook hands to telemetry, and what crosses the ring buffer
- * from the main thread to the uploader thread. It carries a path and facts, never
+ * Record of a runner end that the hook hands to telemetry and that crosses the
+ * ring buffer from the main thread to the uploader thread. It carries a path and facts, never
  * the log's contents: the uploader thread reads the file itself.
  */
 export interface RunnerStderrSubmission {
@@ -20,3 +20,21 @@ export interface RunnerStderrSubmission {
 }
 
 export type Submission = RunnerStderrSubmission;
+
+/**
+ * Returns a submission for a log whose runner end is unknown, such as a log
+ * from before telemetry was turned on: no exit status, diagnostics or cause.
+ */
+export function submissionForUnknownEnd(ids: { instanceId: string; runnerId: string }, logPath: string, endedAtMs: number): Submission {
+  return {
+    kind: 'runner-stderr',
+    logPath,
+    instanceId: ids.instanceId,
+    runnerId: ids.runnerId,
+    exitCode: null,
+    signal: null,
+    diagnosticKinds: [],
+    primaryCause: '',
+    endedAtMs,
+  };
+}

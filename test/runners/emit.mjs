@@ -1,5 +1,5 @@
 // A test runner: writes the bytes of EMIT_STDERR_HEX to stderr (and EMIT_STDOUT to stdout),
-// then ends as EMIT_END says: "exit:N" or "signal:NAME". Plain JavaScript so it runs uncompiled.
+// then ends as EMIT_END specifies: "exit:N" or "signal:NAME". Plain JavaScript so it runs uncompiled.
 const stderrBytes = Buffer.from(process.env.EMIT_STDERR_HEX ?? '', 'hex');
 const stdoutText = process.env.EMIT_STDOUT ?? '';
 const end = process.env.EMIT_END ?? 'exit:0';

@@ -1,4 +1,4 @@
-// A test runner that ignores SIGTERM, so only SIGKILL ends it. It says "ready" on stderr once the handler is set.
+// A test runner that ignores SIGTERM, so only SIGKILL ends it. It writes "ready" to stderr once the handler is set.
 process.on('SIGTERM', () => {
   process.stderr.write('SIGTERM ignored\n');
 });

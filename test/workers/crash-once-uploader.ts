@@ -1,7 +1,7 @@
 /**
  * Uploader thread fixture: the first thread started for a log dir dies of an
- * uncaught error, as a bug or a bad input would make it; later threads run the
- * real uploader. A marker file in the log dir remembers the first start.
+ * uncaught error, as a bug or a bad input would make it. Later threads run
+ * the real uploader. A marker file in the log dir remembers the first start.
  */
 import fs from 'node:fs';
 import path from 'node:path';

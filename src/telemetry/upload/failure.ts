@@ -29,7 +29,7 @@ export const SHUTDOWN_CODE = 'ERR_TELEMETRY_SHUTDOWN';
 export function failureFromError(step: UploadStep, error: unknown, signal?: AbortSignal): UploadFailure {
   if (error instanceof UploadStepError) return error.failure;
 
-  // An abort makes axios and piscina throw their own cancel errors, so the signal's reason tells a timeout from a shutdown.
+  // An abort makes axios and piscina throw their own cancel errors, so the signal's reason is what distinguishes a timeout from a shutdown.
   if (signal?.aborted === true) {
     const reasonCode = errorCode(signal.reason);
     if (reasonCode === TIMEOUT_CODE || reasonCode === SHUTDOWN_CODE) {

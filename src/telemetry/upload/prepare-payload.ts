@@ -3,6 +3,7 @@ import path from 'node:path';
 import { openOutboxReader, reportFactsOf } from '../outbox/outbox.js';
 import { payloadTempDir } from '../outbox/layout.js';
 import { parseReportId, reportIdFor } from '../outbox/report-id.js';
+import { submissionForUnknownEnd } from '../submission.js';
 import type { ReportFacts } from '../outbox/types.js';
 import { localRedactOptions, type RedactOptions } from '../redact/options.js';
 import { redactText } from '../redact/redactor.js';
@@ -78,16 +79,5 @@ export async function preparePayload(logPath: string, options: PreparePayloadOpt
 }
 
 function factsFromId(reportId: string, logPath: string): ReportFacts {
-  const parts = parseReportId(reportId)!;
-  return reportFactsOf({
-    kind: 'runner-stderr',
-    logPath,
-    instanceId: parts.instanceId,
-    runnerId: parts.runnerId,
-    exitCode: null,
-    signal: null,
-    diagnosticKinds: [],
-    primaryCause: '',
-    endedAtMs: Number.NaN,
-  });
+  return reportFactsOf(submissionForUnknownEnd(parseReportId(reportId)!, logPath, Number.NaN));
 }

@@ -5,7 +5,7 @@ import type { Logger } from '../../log/logger.js';
 import { Outbox } from '../outbox/outbox.js';
 import { parseReportId, reportIdFor } from '../outbox/report-id.js';
 import type { OutboxEntry } from '../outbox/types.js';
-import type { Submission } from '../submission.js';
+import { submissionForUnknownEnd, type Submission } from '../submission.js';
 import type { UploaderConfig } from './config.js';
 import { ReportUploader, type ReportOutcome } from './report-uploader.js';
 
@@ -27,17 +27,7 @@ async function submissionForLog(logDir: string, id: string): Promise<Submission 
   const logPath = path.join(logDir, 'runner_log', ...id.split('/'));
   const stats = await fs.lstat(logPath).catch(() => undefined);
   if (stats === undefined || !stats.isFile()) return undefined;
-  return {
-    kind: 'runner-stderr',
-    logPath,
-    instanceId: parts.instanceId,
-    runnerId: parts.runnerId,
-    exitCode: null,
-    signal: null,
-    diagnosticKinds: [],
-    primaryCause: '',
-    endedAtMs: stats.mtimeMs,
-  };
+  return submissionForUnknownEnd(parts, logPath, stats.mtimeMs);
 }
 
 /**
